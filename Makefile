@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 MATHJAX := _vendor/mathjax/tex-chtml.js
+# nbgrader runs helper programs (alembic) by name: the environment's bin comes first on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 # `make grade A=01-convolution` works on one assignment; the default is every one of them.
 A ?= $(ASSIGNMENTS)

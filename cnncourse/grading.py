@@ -45,8 +45,29 @@ def check_array(actual, expected, name: str = "result", rtol: float = 1e-6, atol
         first = tuple(int(i) for i in wrong[0])
         raise AssertionError(
             f"{name}: {len(wrong)} of {expected.size} values differ from the expected ones; "
-            f"the first is at index {first}: expected {expected[first]!r}, "
-            f"got {actual_array[first]!r}")
+            f"the first is at index {first}: expected {expected[first].item()!r}, "
+            f"got {actual_array[first].item()!r}")
+
+
+def check_equal(actual, expected, name: str = "result") -> None:
+    """Assert ``actual == expected`` for plain values such as shapes, ints and tuples."""
+    if isinstance(expected, tuple) and isinstance(actual, list):
+        actual = tuple(actual)
+    if actual != expected:
+        raise AssertionError(f"{name}: expected {expected!r}, got {actual!r}")
+
+
+def check_raises(exception: type[BaseException], func, *args, name: str | None = None, **kwargs) -> None:
+    """Assert that ``func(*args, **kwargs)`` raises ``exception``."""
+    call = name or f"{getattr(func, '__name__', 'the function')}(...)"
+    try:
+        func(*args, **kwargs)
+    except exception:
+        return
+    except Exception as error:
+        raise AssertionError(f"{call}: expected {exception.__name__}, got "
+                             f"{type(error).__name__}: {error}") from None
+    raise AssertionError(f"{call}: expected {exception.__name__}, but nothing was raised")
 
 
 def _names_used(code: types.CodeType) -> set[str]:
