@@ -86,9 +86,9 @@ def check_does_not_use(func, forbidden=CONVOLUTION_LIBRARY_NAMES) -> None:
     """
     forbidden = frozenset(forbidden)
     seen: set[int] = set()
-    pending = [func]
+    pending = [(func, ())]
     while pending:
-        current = pending.pop()
+        current, path = pending.pop()
         if id(current) in seen:
             continue
         seen.add(id(current))
@@ -98,11 +98,13 @@ def check_does_not_use(func, forbidden=CONVOLUTION_LIBRARY_NAMES) -> None:
         names = _names_used(code)
         used = sorted(names & forbidden)
         if used:
+            through = f" (through {' -> '.join(path)})" if path else ""
             raise AssertionError(
-                f"{func.__name__} uses {', '.join(used)}: write the computation yourself with "
-                "NumPy indexing and arithmetic instead of calling a library routine for it")
+                f"{func.__name__} uses {', '.join(used)}{through}: write the computation "
+                "yourself with NumPy indexing and arithmetic instead of calling a library "
+                "routine for it")
         namespace = getattr(current, "__globals__", {})
-        for name in names:
+        for name in sorted(names):
             helper = namespace.get(name)
             if isinstance(helper, types.FunctionType) and helper.__module__ == func.__module__:
-                pending.append(helper)
+                pending.append((helper, path + (name,)))

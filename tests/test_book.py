@@ -50,6 +50,7 @@ def test_chapters_are_executed_with_figures_and_no_errors(book):
     assert len(re.findall(r'<img[^>]+src="\.\./_images/[^"]+\.png"', page)) >= 5
     assert "convolve2d agrees: True" in page
     assert "agrees with torch: True" in page
+    assert "def convolve2d(image, kernel" in page  # the package code, shown from its source
     assert "Traceback" not in page and "output error" not in page
 
 
