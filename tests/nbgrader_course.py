@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from tools import env_with_tools
 
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if p.is_dir())
@@ -20,9 +20,7 @@ MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 
 def nbgrader(course: Path, *args: str, timeout: int = 900) -> str:
     """Run an nbgrader command from the course directory; fail with its output if it fails."""
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env_with_tools(),
                           capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise AssertionError(f"nbgrader {' '.join(args)} failed ({done.returncode}):\n"

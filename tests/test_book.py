@@ -1,15 +1,14 @@
 """The book builds from a clean output folder with every warning an error, and serves its own
 MathJax."""
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from tools import BIN, env_with_tools
 
 REPO = Path(__file__).resolve().parents[1]
 MATHJAX = REPO / "_vendor" / "mathjax" / "tex-chtml.js"
@@ -27,12 +26,9 @@ def toc_files():
 def book(tmp_path_factory):
     assert MATHJAX.is_file(), "MathJax is missing: run `make assets` (make test does it)"
     out = tmp_path_factory.mktemp("book")
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(REPO), "--all", "-W",
-         "--path-output", str(out)],
-        capture_output=True, text=True, env=env, timeout=1200)
+        [str(BIN / "jupyter-book"), "build", str(REPO), "--all", "-W", "--path-output", str(out)],
+        capture_output=True, text=True, env=env_with_tools(), timeout=1200)
     assert done.returncode == 0, f"jupyter-book build failed:\n{done.stdout[-6000:]}\n{done.stderr[-6000:]}"
     return out / "_build" / "html"
 
