@@ -10,19 +10,22 @@ MATHJAX := _vendor/mathjax/tex-chtml.js
 export PATH := $(abspath $(BIN)):$(PATH)
 ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 # `make grade A=01-convolution` works on one assignment; the default is every one of them.
-A ?= $(ASSIGNMENTS)
+A ?=
+# Students graded at a time by `make grade` (default: the number of cores).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help venv assets book test test-fast release grade feedback export clean
+.PHONY: help venv assets book test test-fast release grade feedback export bench-grading clean reset-grading
 
 help:
 	@echo "make book      build the book with executed chapters into _build/html"
 	@echo "make test      run the whole test suite (package, exercises, book)"
 	@echo "make test-fast the tests that neither build the book nor run nbgrader"
-	@echo "make release   regenerate exercises/ from solutions/ (nbgrader generate_assignment)"
-	@echo "make grade     autograde submitted/*/ASSIGNMENT (A=name for one assignment)"
-	@echo "make feedback  write feedback/ for the autograded submissions"
-	@echo "make export    write grades.csv from the gradebook"
-	@echo "make clean     remove the build, the gradebook state and caches (keeps .venv)"
+	@echo "make release   regenerate exercises/ from solutions/ (a refused release changes nothing)"
+	@echo "make grade     autograde submitted/*/ASSIGNMENT, sandboxed, JOBS=N at a time (A=name for one)"
+	@echo "make feedback  write feedback/ pages (no hidden tests, local MathJax)"
+	@echo "make export    write grades.csv (status, flags, timestamp; earlier exports kept in reports/)"
+	@echo "make clean     remove the book build and caches (never the grading state)"
+	@echo "make reset-grading  move the grading state to backups/ after confirmation (new term)"
 
 venv: $(STAMP)
 
@@ -53,17 +56,31 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
 release: $(STAMP)
-	for a in $(A); do $(BIN)/nbgrader generate_assignment $$a --force || exit 1; done
+	$(BIN)/python -m cnncourse.grading release $(A)
 
-grade: $(STAMP)
-	for a in $(A); do $(BIN)/nbgrader autograde $$a --create --force || exit 1; done
+grade: $(STAMP) $(MATHJAX)
+	$(BIN)/python -m cnncourse.grading grade $(A) --jobs $(JOBS)
 
-feedback: $(STAMP)
-	for a in $(A); do $(BIN)/nbgrader generate_feedback $$a --force || exit 1; done
+feedback: $(STAMP) $(MATHJAX)
+	$(BIN)/python -m cnncourse.grading feedback $(A)
 
 export: $(STAMP)
-	$(BIN)/nbgrader export --to grades.csv
+	$(BIN)/python -m cnncourse.grading export --to grades.csv
 
+bench-grading: $(STAMP)
+	$(BIN)/python -m cnncourse.bench grading --students 50 300
+
+# Build outputs and caches only: the gradebook, autograded/, feedback/, reports/ and grades.csv
+# are the instructor's and are never removed by `make clean`.
 clean:
-	rm -rf _build .pytest_cache gradebook.db autograded feedback grades.csv
+	rm -rf _build .pytest_cache
 	find . -name __pycache__ -not -path "./.venv/*" -prune -exec rm -rf {} +
+
+# Start a new term: MOVE (never delete) the grading state into backups/grading-<time>/, after
+# typing "yes". Nothing is lost; the files can be moved back.
+reset-grading:
+	@printf 'Move gradebook.db, autograded/, feedback/, reports/ and grades.csv into backups/? Type yes: '; \
+	read answer; [ "$$answer" = yes ] || { echo "Nothing moved."; exit 1; }; \
+	dest=backups/grading-$$(date +%Y%m%d-%H%M%S); mkdir -p $$dest; \
+	for f in gradebook.db autograded feedback reports grades.csv; do [ -e $$f ] && mv $$f $$dest/; done; \
+	echo "Moved to $$dest"

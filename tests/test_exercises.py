@@ -1,42 +1,47 @@
-"""Every nbgrader assignment: released copy in sync, reference full marks, stub zero, wrong
-answers lose exactly the points they should."""
+"""Every nbgrader assignment: released copy in sync; reference full marks, stub zero; wrong answers
+lose exactly their cells; correct-but-different answers full marks. All graded in one class run
+(sandboxed, in parallel) of a throw-away course."""
 
 import json
 
 import pytest
 
-from exercise_cases import CASES
-from nbgrader_course import (ASSIGNMENTS, REPO, answered, autograde, nbgrader_meta, notebooks,
-                             solution_sources)
+from exercise_cases import CORRECT, WRONG
+from nbgrader_course import (ASSIGNMENTS, REPO, answered, grade_class, make_course, nbgrader_meta,
+                             notebooks, solution_sources, submit)
 
 each_assignment = pytest.mark.parametrize("assignment", ASSIGNMENTS)
 
 
 def test_assignments_exist():
     assert ASSIGNMENTS, "solutions/ holds no assignment"
+    for assignment in ASSIGNMENTS:
+        assert assignment in WRONG, f"{assignment} has no wrong-answer cases in tests/exercise_cases"
+        assert WRONG[assignment], f"{assignment}: no wrong-answer case"
+        assert CORRECT[assignment], f"{assignment}: no correct-but-different case"
+
+
+@pytest.fixture(scope="session")
+def course(tmp_path_factory):
+    """A throw-away course folder in which every assignment was just released."""
+    return make_course(tmp_path_factory.mktemp("course"))
 
 
 @pytest.fixture(scope="session")
 def graded(course):
-    """Autograde, per assignment: the reference answers, the untouched stub, and every case."""
-    results = {}
-
-    def grade(assignment):
-        if assignment not in results:
-            source = notebooks(course / "solutions" / assignment)
-            release = notebooks(course / "exercises" / assignment)
-            submissions = {"reference": {}, "stub": dict(release)}
-            for name, nb in release.items():
-                answers = solution_sources(source[name])
-                submissions["reference"][name] = answered(nb, answers)
-            for student, case in CASES.get(assignment, {}).items():
-                submissions[student] = {
-                    name: answered(nb, case.edit(solution_sources(source[name])))
-                    for name, nb in release.items()}
-            results[assignment] = autograde(course, assignment, submissions)
-        return results[assignment]
-
-    return grade
+    """One class run over every assignment: reference, stub, every wrong and correct case."""
+    for assignment in ASSIGNMENTS:
+        source = notebooks(course / "solutions" / assignment)
+        release = notebooks(course / "exercises" / assignment)
+        answers = {name: solution_sources(nb) for name, nb in source.items()}
+        submit(course, assignment, "reference",
+               {name: answered(nb, answers[name]) for name, nb in release.items()})
+        submit(course, assignment, "stub", dict(release))
+        for kind, cases in (("wrong", WRONG), ("correct", CORRECT)):
+            for student, case in cases.get(assignment, {}).items():
+                submit(course, assignment, f"{kind}-{student}",
+                       {name: answered(nb, case.edit(answers[name])) for name, nb in release.items()})
+    return grade_class(course, ASSIGNMENTS)
 
 
 @each_assignment
@@ -55,11 +60,13 @@ def test_source_notebooks_are_well_formed(assignment):
         assert all(nbgrader_meta(c).get("grade") for c in hidden)
         for cell in nb.cells:
             assert cell.get("outputs", []) == [], f"{name}: commit source notebooks without outputs"
+        setup = nb.cells[1].source if len(nb.cells) > 1 else ""
+        assert "Checker(" in setup and "forbidden=" in setup, f"{name}: the set-up cell must declare the rules"
 
 
 @pytest.mark.slow
 @each_assignment
-def test_released_exercises_equal_a_fresh_generate_assignment(assignment, course):
+def test_released_exercises_equal_a_fresh_release(assignment, course):
     committed = REPO / "exercises" / assignment
     fresh = course / "exercises" / assignment
     files = sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
@@ -85,25 +92,36 @@ def test_released_exercises_hide_solutions_and_hidden_tests(assignment):
 @pytest.mark.slow
 @each_assignment
 def test_reference_solution_scores_full_marks(assignment, graded):
-    result = graded(assignment)["reference"]
-    assert result.max_score > 0
+    result = graded[(assignment, "reference")]
+    assert result.status == "graded" and result.max_score > 0
     assert result.score == result.max_score, f"lost points in {sorted(result.lost())}"
+    assert not result.flags, f"an honest submission was flagged: {result.flags}"
 
 
 @pytest.mark.slow
 @each_assignment
 def test_released_stub_scores_zero(assignment, graded):
-    result = graded(assignment)["stub"]
-    assert result.max_score > 0
+    result = graded[(assignment, "stub")]
+    assert result.status == "graded" and result.max_score > 0
     assert result.score == 0, f"the stub scores in {sorted(set(result.cells) - result.lost())}"
+    assert not result.flags, f"the untouched stub was flagged: {result.flags}"
 
 
 @pytest.mark.slow
 @each_assignment
-def test_wrong_answers_lose_exactly_their_points(assignment, graded):
-    results = graded(assignment)
-    for student, case in CASES.get(assignment, {}).items():
-        result = results[student]
-        assert result.lost() == case.lost, (
+def test_wrong_answers_lose_exactly_their_cells(assignment, graded):
+    for student, case in WRONG[assignment].items():
+        result = graded[(assignment, f"wrong-{student}")]
+        assert result.status == "graded", f"{student}: {result.reason}"
+        assert result.lost() == set(case.lost), (
             f"{student} ({case.why}): lost {sorted(result.lost())}, expected {sorted(case.lost)}")
-        assert 0 < result.score < result.max_score
+
+
+@pytest.mark.slow
+@each_assignment
+def test_correct_but_different_answers_score_full_marks(assignment, graded):
+    for student in CORRECT[assignment]:
+        result = graded[(assignment, f"correct-{student}")]
+        assert result.status == "graded", f"{student}: {result.reason}"
+        assert result.score == result.max_score, f"{student} lost {sorted(result.lost())}"
+        assert not result.flags, f"{student} was flagged: {result.flags}"
