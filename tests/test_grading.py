@@ -271,3 +271,31 @@ def test_unknown_assignments_and_missing_course_are_the_instructors_errors(tmp_p
     (tmp_path / "solutions" / "01-x").mkdir(parents=True)
     assert main(["--root", str(tmp_path), "grade", "99-nothing"]) == 2
     assert main(["--root", str(tmp_path), "grade", "01-x", "--jobs", "0"]) == 2
+
+
+def test_ufuncs_are_caught_too_though_no_profile_event_sees_them():
+    from numpy import logaddexp as alias
+
+    check = Checker("x", forbidden=["numpy.logaddexp", "scipy.special"])
+    import scipy.special
+
+    for function in (lambda u: np.logaddexp(0, u), lambda u: getattr(np, "logadd" + "exp")(0, u),
+                     lambda u: alias(0, u), lambda u: scipy.special.expit(u)):
+        with pytest.raises(CheckFailure, match="called (numpy.logaddexp|scipy.special.expit)"):
+            check.call("softplus", function, np.ones(3))
+    assert type(np.logaddexp) is np.ufunc and alias is np.logaddexp  # everything put back
+    check.call("softplus", lambda u: np.log1p(np.exp(-np.abs(u))) + np.maximum(u, 0), np.ones(3))
+
+
+def test_a_changed_input_is_put_back_and_an_integer_stays_an_integer():
+    data = np.arange(4.0)
+
+    def clobbers(x):
+        x[:] = 0
+        return x
+
+    with pytest.raises(CheckFailure, match="changed its input"):
+        CHECK.call("pad_image", clobbers, data)
+    np.testing.assert_array_equal(data, np.arange(4.0))
+    assert not same_values(3.0, 3) and same_values(np.int64(3), 3)
+    assert same_values(np.float32(1 / 3), 1 / 3)  # compared at the coarser precision

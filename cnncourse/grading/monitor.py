@@ -102,22 +102,30 @@ class ForbiddenSet:
         self.by_code: dict[types.CodeType, tuple[str, str]] = {}
         self.file_prefixes: list[tuple[str, str]] = []
         self.module_prefixes: list[tuple[str, str]] = []
+        self.silent: dict[int, tuple] = {}      # id -> (object, rule): callables no profile event sees
+        self._pending: list[str] = []           # rules whose library was not imported yet
         for rule in names + (list(ESCAPE_ROUTINES) if escape else []):
             self._add(rule)
         self.file_prefix_tuple = tuple(p for p, _ in self.file_prefixes)
         self.module_prefix_tuple = tuple(p for p, _ in self.module_prefixes)
+        self.traps = self._places_of_silent_routines()
 
     def _add(self, rule: str) -> None:
         if rule.split(".")[0] not in sys.modules:
             # Not imported yet: match its files and C functions by location and name, without
-            # importing it (importing torch just to forbid it would cost seconds per notebook).
+            # importing it (importing torch just to forbid it would cost seconds per notebook);
+            # resolved fully once it is imported (refresh).
             self._add_unimported(rule)
+            self._pending.append(rule)
             return
         obj = _import(rule)
         if obj is None:
             return  # a library that is not installed cannot be called either
         if isinstance(obj, types.ModuleType):
             self._objects.append(obj)
+            for attribute, value in list(vars(obj).items()):
+                if _is_silent(value):
+                    self.silent[id(value)] = (value, f"{obj.__name__}.{attribute}", rule)
             path = getattr(obj, "__file__", None)
             if path:
                 base = os.path.dirname(path) + os.sep if os.path.basename(path) == "__init__.py" else path
@@ -125,6 +133,8 @@ class ForbiddenSet:
             self.module_prefixes.append((obj.__name__, rule))
             self.module_prefixes.append((obj.__name__ + ".", rule))
             return
+        if _is_silent(obj):
+            self.silent[id(obj)] = (obj, rule, rule)
         for item in _unwrap(obj):
             self._objects.append(item)
             self.by_id[id(item)] = (rule, rule)
@@ -160,6 +170,34 @@ class ForbiddenSet:
             self.module_prefixes += [(module, rule), (module + ".", rule)]
             return
 
+    def refresh(self) -> None:
+        """Resolve the rules whose library has been imported since (called as a check starts)."""
+        ready = [rule for rule in self._pending if rule.split(".")[0] in sys.modules]
+        if not ready:
+            return
+        self._pending = [rule for rule in self._pending if rule not in ready]
+        for rule in ready:
+            self._add(rule)
+        self.file_prefix_tuple = tuple(p for p, _ in self.file_prefixes)
+        self.module_prefix_tuple = tuple(p for p, _ in self.module_prefixes)
+        self.traps = self._places_of_silent_routines()
+
+    def _places_of_silent_routines(self) -> list:
+        """(namespace dict, name, object, routine, rule) for every module attribute holding a
+        forbidden routine that a profile function cannot see being called (NumPy's ufuncs)."""
+        if not self.silent:
+            return []
+        places = []
+        for module in list(sys.modules.values()):
+            namespace = getattr(module, "__dict__", None)
+            if not isinstance(namespace, dict):
+                continue
+            for name, value in list(namespace.items()):
+                entry = self.silent.get(id(value))
+                if entry is not None and entry[0] is value:
+                    places.append((namespace, name, value, entry[1], entry[2]))
+        return places
+
     def in_forbidden_files(self, filename: str) -> bool:
         return bool(self.file_prefix_tuple) and filename.startswith(self.file_prefix_tuple) \
             and not filename.startswith(_MACHINERY)
@@ -194,6 +232,33 @@ class ForbiddenSet:
                     if module == prefix or module.startswith(prefix):
                         return (f"{module}.{getattr(function, '__name__', '?')}", rule)
         return None
+
+
+def _is_silent(obj) -> bool:
+    """Callables whose calls make no profile event: NumPy's universal functions."""
+    try:
+        import numpy
+
+        return isinstance(obj, numpy.ufunc)
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return False
+
+
+class _Trap:
+    """Stands in for a silent forbidden routine while the monitor runs; records each call."""
+
+    def __init__(self, monitor, original, routine, rule):
+        self._monitor, self._original, self._routine, self._rule = monitor, original, routine, rule
+
+    def __call__(self, *args, **kwargs):
+        self._monitor._record_silent(self._routine, self._rule, sys._getframe(1))
+        return self._original(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._original, name)
+
+    def __repr__(self):
+        return repr(self._original)
 
 
 def _module_of_file(filename: str) -> str:
@@ -251,6 +316,8 @@ class CallMonitor:
         self._pause = 0
         self._previous = None
         self._previous_thread = None
+        self._installed: list = []
+        self._cells: list = []
 
     def _hook(self, frame, event, arg):
         if self._pause:
@@ -294,7 +361,40 @@ class CallMonitor:
 
         return _Paused()
 
+    def _record_silent(self, routine, rule, caller) -> None:
+        if self._pause or caller is None:
+            return
+        code = caller.f_code
+        if code.co_filename.startswith(_MACHINERY) or self.forbidden.in_forbidden_files(code.co_filename):
+            return
+        if not any(v.routine == routine for v in self.violations):
+            self.violations.append(Violation(routine, rule, _student_line(caller)))
+
+    def trap_namespace(self, namespace: dict, function=None) -> None:
+        """Also trap the silent forbidden routines held by the student's namespace and by the
+        closure of the function being checked."""
+        for name, value in list(namespace.items()):
+            entry = self.forbidden.silent.get(id(value))
+            if entry is not None and entry[0] is value:
+                self._installed.append((namespace, name, value))
+                namespace[name] = _Trap(self, value, entry[1], entry[2])
+        for cell in getattr(function, "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            entry = self.forbidden.silent.get(id(value))
+            if entry is not None and entry[0] is value:
+                self._cells.append((cell, value))
+                cell.cell_contents = _Trap(self, value, entry[1], entry[2])
+
     def __enter__(self) -> "CallMonitor":
+        self.forbidden.refresh()
+        self._installed = []
+        for namespace, name, value, routine, rule in self.forbidden.traps:
+            if namespace.get(name) is value:
+                self._installed.append((namespace, name, value))
+                namespace[name] = _Trap(self, value, routine, rule)
         self._previous = sys.getprofile()
         self._previous_thread = threading.getprofile() if hasattr(threading, "getprofile") else None
         threading.setprofile(self._hook)
@@ -304,4 +404,9 @@ class CallMonitor:
     def __exit__(self, *exc) -> bool:
         sys.setprofile(self._previous)
         threading.setprofile(self._previous_thread)
+        for namespace, name, value in reversed(self._installed):
+            namespace[name] = value
+        for cell, value in self._cells:
+            cell.cell_contents = value
+        self._installed, self._cells = [], []
         return False

@@ -202,6 +202,8 @@ class SandboxedExecute(Execute):
             resources = dict(resources, metadata=dict(resources.get("metadata", {}), path=workdir))
             self._run_cells(nb, resources, km, findings)
         finally:
+            if km is not None:
+                _stop_kernel(km)  # nbclient leaves a kernel manager it did not create running
             resources["metadata"]["path"] = folder
             shutil.rmtree(scratch, ignore_errors=True)
         self._verdicts(nb, originals, set(graded), secret, nonce, findings)
@@ -347,6 +349,15 @@ class SandboxedExecute(Execute):
                 cell.source = originals[grade_id]
             elif grade_id in originals:
                 cell.source = originals[grade_id]
+                for output in cell.outputs:
+                    # nbgrader gives 0 for any text on stderr (a NumPy RuntimeWarning of a correct
+                    # answer) and partial credit for a number as the last value: a test cell's
+                    # points depend only on its checks passing.
+                    if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                        output["name"] = "stdout"
+                    elif output.get("output_type") == "execute_result":
+                        output["output_type"] = "display_data"
+                        output.pop("execution_count", None)
                 errors = [o for o in cell.outputs if o.get("output_type") == "error"]
                 for output in errors:
                     output["traceback"] = [_clean(f"{output.get('ename', 'Error')}: {output.get('evalue', '')}")]
@@ -362,6 +373,20 @@ class SandboxedExecute(Execute):
 
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)
+
+
+def _stop_kernel(km) -> None:
+    """Shut a kernel down for good (its sandbox goes with it)."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=True)
+    except Exception:
+        provisioner = getattr(km, "provisioner", None)
+        process = getattr(provisioner, "process", None)
+        if process is not None:
+            process.kill()
 
 
 _PATH_PATTERNS = None
