@@ -147,3 +147,15 @@ def float_dtype(value, name: str = "dtype") -> np.dtype:
     if dtype.kind != "f" or dtype.itemsize > 8:
         raise ValueError(f"{name} must be one of float16, float32, float64; got {dtype}")
     return dtype
+
+
+def int_tuple(value, name: str, length: int | None = None, minimum: int | None = None) -> tuple:
+    """A tuple or list of ints (bool excluded), of ``length`` items when given, each at least
+    ``minimum``; returned as a tuple."""
+    if not isinstance(value, (tuple, list)):
+        raise TypeError(f"{name} must be a tuple of ints, got {_describe(value)}")
+    if length is not None and len(value) != length:
+        raise ValueError(f"{name} must hold {length} ints, got {len(value)}: {tuple(value)!r}")
+    if len(value) == 0:
+        raise ValueError(f"{name} must not be empty, got {tuple(value)!r}")
+    return tuple(integer(v, f"{name}[{i}]", minimum=minimum) for i, v in enumerate(value))

@@ -151,7 +151,8 @@ def update_layer(name: str, **changes) -> LayerSpec:
 
 def register_model(name: str, builder: Callable | None = None, *, family: str = "",
                    input_size: tuple = (3, 224, 224), reference_parameters: int | None = None,
-                   reference: str = "", chapter: str = "", task: str = "classification"):
+                   reference: str = "", chapter: str = "", task: str = "classification",
+                   loss: str | None = None):
     """Register a model builder (usable as a decorator).
 
     ``input_size`` is the (C, H, W) the model is built for by default; ``reference_parameters``
@@ -164,7 +165,7 @@ def register_model(name: str, builder: Callable | None = None, *, family: str = 
             raise ValueError(f"a model named {name!r} is already registered")
         _MODELS[name] = {"builder": function, "family": family, "input_size": tuple(input_size),
                          "reference_parameters": reference_parameters, "reference": reference,
-                         "chapter": chapter, "task": task, "name": name}
+                         "chapter": chapter, "task": task, "name": name, "loss": loss}
         return function
 
     return add(builder) if builder is not None else add

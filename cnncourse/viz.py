@@ -56,3 +56,39 @@ def show_matrix(matrix, title="", ax=None, fmt="{:g}", cmap="Blues"):
     ax.set_yticks([])
     ax.set_title(title)
     return ax
+
+
+def show_image_grid(images, titles=None, ncols=8, size=1.4, title=None, channels_first=True):
+    """Show a batch of images on a grid and return the matplotlib figure.
+
+    ``images`` is a batch ``(N, C, H, W)`` as networks take it (``C`` = 1 grey or 3 RGB), a
+    stack ``(N, H, W)`` of grey images, or a list of single images. With
+    ``channels_first=False`` colour images are ``(H, W, 3)`` as matplotlib draws them.
+    ``titles`` (one per image, e.g. class names) go above the panels, ``title`` above the grid.
+    """
+    panels = [_drawable(image, index, channels_first) for index, image in enumerate(images)]
+    if not panels:
+        raise ValueError("images must hold at least one image, got none")
+    if not isinstance(ncols, int) or isinstance(ncols, bool) or ncols < 1:
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    fig = show_images(panels, titles, ncols=min(ncols, len(panels)), size=size)
+    for ax in fig.axes:
+        ax.title.set_fontsize(9)
+    if title:
+        fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+def _drawable(image, index, channels_first):
+    """One image as matplotlib draws it: (H, W) grey or (H, W, 3) colour."""
+    image = np.asarray(image)
+    shape = image.shape
+    if image.ndim == 3 and channels_first:
+        image = np.moveaxis(image, 0, -1)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
+        layout = "(C, H, W)" if channels_first else "(H, W, C)"
+        raise ValueError(f"image {index} must be (H, W) or {layout} with C = 1 or 3, got shape {shape}")
+    return image
