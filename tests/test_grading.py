@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +300,49 @@ def test_a_changed_input_is_put_back_and_an_integer_stays_an_integer():
     np.testing.assert_array_equal(data, np.arange(4.0))
     assert not same_values(3.0, 3) and same_values(np.int64(3), 3)
     assert same_values(np.float32(1 / 3), 1 / 3)  # compared at the coarser precision
+
+
+def test_the_checker_stops_a_function_at_its_first_forbidden_call():
+    ran_on = []
+
+    def pads_then_trains(image, v, boundary="fill"):
+        padded = np.pad(image, v)
+        ran_on.append("after the forbidden call")  # a long training run would follow here
+        return padded
+
+    def catches_the_stop(image, v, boundary="fill"):
+        try:
+            np.pad(image, v)
+        except Exception:
+            pass
+        ran_on.append("after the caught stop")
+        return pad_image(image, v)
+
+    with pytest.raises(CheckFailure, match=r"called numpy.pad"):
+        CHECK.call("pad_image", pads_then_trains, np.ones((2, 2)), 1)
+    assert ran_on == []
+    with pytest.raises(CheckFailure, match=r"called numpy.pad"):  # catching the stop hides nothing
+        CHECK.call("pad_image", catches_the_stop, np.ones((2, 2)), 1)
+    assert sys.getprofile() is None
+
+
+def test_a_forbidden_call_in_an_earlier_function_stops_only_that_function():
+    student = {"__name__": "student_notebook"}
+    exec(textwrap.dedent("""
+        import numpy as np
+
+        def pad_image(image, v, boundary="fill"):
+            return np.pad(np.asarray(image, float), v)
+
+        def convolve2d_same(image, kernel, boundary="fill"):
+            padded = pad_image(image, kernel.shape[0] // 2, boundary)
+            out = np.zeros(image.shape)
+            for i in range(image.shape[0]):
+                for j in range(image.shape[1]):
+                    out[i, j] = np.sum(padded[i:i + 3, j:j + 3] * kernel[::-1, ::-1])
+            return np.pad(out, 0)  # still watched after the stand-in for pad_image ran
+    """), student)
+    image, kernel = np.random.default_rng(2).normal(size=(5, 5)), np.ones((3, 3))
+    with pytest.raises(CheckFailure, match=r"convolve2d_same\(.*\) called numpy.pad"):
+        CHECK.call("convolve2d_same", student["convolve2d_same"], image, kernel)
+    assert any("used the reference pad_image" in note for note in CHECK.notes)

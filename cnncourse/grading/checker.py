@@ -181,6 +181,7 @@ class Checker:
                     isinstance(result, np.ndarray) or not isinstance(expected, np.ndarray))
             except Exception:
                 good = False
+            monitor.resume()
             if len(monitor.violations) > seen:
                 del monitor.violations[seen:]
                 good = False
@@ -202,7 +203,7 @@ class Checker:
         self._require_function(task, func)
         before = [_snapshot(a) for a in args]
         before_kw = {k: _snapshot(v) for k, v in kwargs.items()}
-        monitor = CallMonitor(self.forbidden)
+        monitor = CallMonitor(self.forbidden, stop=True)
         stand_ins = self._stand_ins(task, func, monitor)
         namespace = getattr(func, "__globals__", {})
         saved = {name: namespace[name] for name in stand_ins}
@@ -270,7 +271,7 @@ class Checker:
         """Assert that the student's function raises ``exception`` for these arguments."""
         self._require_function(task, func)
         call = _call_text(func, args, kwargs)
-        monitor = CallMonitor(self.forbidden)
+        monitor = CallMonitor(self.forbidden, stop=True)
         try:
             with monitor:
                 func(*args, **kwargs)
@@ -279,6 +280,8 @@ class Checker:
                 self._fail_forbidden(task, call, monitor)
             return
         except Exception as error:
+            if monitor.violations:
+                self._fail_forbidden(task, call, monitor)
             checks._fail(task, f"{call}: expected {exception.__name__}, got {type(error).__name__}: {error}")
         if monitor.violations:
             self._fail_forbidden(task, call, monitor)

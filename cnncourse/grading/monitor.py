@@ -244,6 +244,12 @@ def _is_silent(obj) -> bool:
         return False
 
 
+class ForbiddenCallError(RuntimeError):
+    """Raised into the student's code at a forbidden call when the monitor stops on violations:
+    the task is failed anyway, and the rest of the function (a whole training run, say) need not
+    be paid for."""
+
+
 class _Trap:
     """Stands in for a silent forbidden routine while the monitor runs; records each call."""
 
@@ -298,23 +304,30 @@ def _student_line(frame) -> str:
     return "code called by the function"
 
 
+_INACTIVE = object()
+
+
 class CallMonitor:
     """Watch every call made while active and record the forbidden ones.
 
-    Use as a context manager around the student's call. Forbidden calls are recorded, not
-    stopped (an exception raised from a profile function would switch the profiler off); the
-    checker fails the task afterwards. ``paused()`` lets the grader run a reference
+    Use as a context manager around the student's call. Forbidden calls are recorded; with
+    ``stop=True`` the monitor also raises :class:`ForbiddenCallError` at the first one, after
+    recording it (CPython then switches the profile function off, so :meth:`resume` puts it back
+    when the grader carries on in the same monitored call). The checker fails the task afterwards. ``paused()`` lets the grader run a reference
     implementation in the middle of the student's code. ``intact`` tells whether the profile
     function is still installed (a student's code could have removed it; that call is recorded).
     """
 
-    def __init__(self, forbidden: ForbiddenSet):
+    def __init__(self, forbidden: ForbiddenSet, stop: bool = False):
         if not isinstance(forbidden, ForbiddenSet):
             raise TypeError(f"forbidden must be a ForbiddenSet, got {type(forbidden).__name__}")
+        if not isinstance(stop, bool):
+            raise TypeError(f"stop must be a bool, got {type(stop).__name__}")
         self.forbidden = forbidden
+        self.stop = stop
         self.violations: list[Violation] = []
         self._pause = 0
-        self._previous = None
+        self._previous = _INACTIVE
         self._previous_thread = None
         self._installed: list = []
         self._cells: list = []
@@ -343,6 +356,16 @@ class CallMonitor:
             return  # importing a forbidden library runs its code; calling it is what counts
         if not any(v.routine == routine for v in self.violations):
             self.violations.append(Violation(routine, rule, _student_line(caller)))
+        self._stop(routine)
+
+    def _stop(self, routine: str) -> None:
+        if self.stop:
+            raise ForbiddenCallError(f"{routine} is forbidden here: the grader stopped the function")
+
+    def resume(self) -> None:
+        """Put the profile function back after a stop, while the monitor is active."""
+        if self._previous is not _INACTIVE and sys.getprofile() is None:
+            sys.setprofile(self._hook)
 
     @property
     def intact(self) -> bool:
@@ -369,6 +392,7 @@ class CallMonitor:
             return
         if not any(v.routine == routine for v in self.violations):
             self.violations.append(Violation(routine, rule, _student_line(caller)))
+        self._stop(routine)
 
     def trap_namespace(self, namespace: dict, function=None) -> None:
         """Also trap the silent forbidden routines held by the student's namespace and by the
@@ -403,6 +427,7 @@ class CallMonitor:
 
     def __exit__(self, *exc) -> bool:
         sys.setprofile(self._previous)
+        self._previous = _INACTIVE
         threading.setprofile(self._previous_thread)
         for namespace, name, value in reversed(self._installed):
             namespace[name] = value
