@@ -25,7 +25,7 @@ from torch import nn
 from cnncourse._checks import check_choice, int_tuple, integer, real
 from cnncourse.registry import register_model
 
-CHAPTER = "book/09-architectures"
+CHAPTER = "book/12-autoencoders"
 
 CORRUPTIONS = ("gaussian", "masking", "salt_and_pepper")
 
