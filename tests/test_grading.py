@@ -346,3 +346,12 @@ def test_a_forbidden_call_in_an_earlier_function_stops_only_that_function():
     with pytest.raises(CheckFailure, match=r"convolve2d_same\(.*\) called numpy.pad"):
         CHECK.call("convolve2d_same", student["convolve2d_same"], image, kernel)
     assert any("used the reference pad_image" in note for note in CHECK.notes)
+
+
+def test_an_expected_nan_does_not_make_the_tolerance_exact():
+    expected = np.array([0.25, np.nan, 1.0 / 3.0])  # e.g. the IoU of a class absent from both
+    answer = expected.astype(np.float32)
+    check_array(answer, expected, "iou_per_class", dtype="float")
+    with pytest.raises(CheckFailure):
+        check_array(np.array([0.25, 0.0, 1.0 / 3.0]), expected, "iou_per_class", dtype="float")
+    assert same_values(answer, expected) and not same_values(np.array([0.25, 0.0, 0.3]), expected)

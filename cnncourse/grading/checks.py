@@ -101,8 +101,9 @@ def diagnose(actual: np.ndarray, expected: np.ndarray) -> list[str]:
     hints = []
     a = actual.astype(np.float64)
     e = expected.astype(np.float64)
-    scale = max(float(np.abs(e).max(initial=0.0)), 1e-12)
-    close = lambda x, y: x.shape == y.shape and np.allclose(x, y, rtol=1e-6, atol=1e-9 * scale)  # noqa: E731
+    size = np.abs(e)
+    scale = max(float(size[np.isfinite(size)].max(initial=0.0)), 1e-12)
+    close = lambda x, y: x.shape == y.shape and np.allclose(x, y, rtol=1e-6, atol=1e-9 * scale, equal_nan=True)  # noqa: E731
     if e.ndim >= 2 and close(a, np.swapaxes(e, -1, -2)) and not close(a, e):
         hints.append("rows and columns are swapped (a transpose)")
     if close(a, -e):
@@ -151,7 +152,8 @@ def check_array(actual, expected, name: str = "result", dtype: str | None = None
         _fail(name, f"expected shape {expected.shape}, got shape {array.shape}.", hints)
     if array.size == 0:
         return
-    scale = float(np.abs(expected.astype(np.float64)).max(initial=0.0))
+    finite = np.abs(expected.astype(np.float64))
+    scale = float(finite[np.isfinite(finite)].max(initial=0.0))  # NaN marks "undefined", not a size
     precision = array.dtype if array.dtype.kind in "fc" else expected.dtype
     rtol, atol = tolerance(precision, scale, rtol, atol)
     if not np.all(np.isfinite(array[np.isfinite(expected)])):
@@ -288,7 +290,8 @@ def same_values(a, b) -> bool:
             return bool(np.all(x == y)) if x.shape == y.shape else False
         floats = [d for d in (x.dtype, y.dtype) if d.kind in "fc"]
         precision = min(floats, key=lambda d: d.itemsize) if floats else y.dtype
-        rtol, atol = tolerance(precision, float(np.abs(y.astype(float)).max(initial=0.0)))
+        size = np.abs(y.astype(float))
+        rtol, atol = tolerance(precision, float(size[np.isfinite(size)].max(initial=0.0)))
         return bool(np.allclose(x, y, rtol=rtol, atol=atol, equal_nan=True))
     except Exception:
         return False
