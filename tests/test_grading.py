@@ -355,3 +355,13 @@ def test_an_expected_nan_does_not_make_the_tolerance_exact():
     with pytest.raises(CheckFailure):
         check_array(np.array([0.25, 0.0, 1.0 / 3.0]), expected, "iou_per_class", dtype="float")
     assert same_values(answer, expected) and not same_values(np.array([0.25, 0.0, 0.3]), expected)
+
+
+def test_compiled_cython_functions_of_a_forbidden_package_are_caught():
+    check = Checker("x", forbidden=["pycocotools"])
+    from pycocotools.mask import iou as overlap  # a Cython function: no profile event at all
+
+    boxes = np.array([[0.0, 0.0, 2.0, 2.0]])
+    with pytest.raises(CheckFailure, match=r"called pycocotools\._?mask\.iou"):
+        check.call("box_iou", lambda a, b: overlap(a, b, [0]), boxes, boxes)
+    assert type(overlap).__name__ == "cython_function_or_method"  # put back after the check

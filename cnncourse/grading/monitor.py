@@ -123,9 +123,14 @@ class ForbiddenSet:
             return  # a library that is not installed cannot be called either
         if isinstance(obj, types.ModuleType):
             self._objects.append(obj)
-            for attribute, value in list(vars(obj).items()):
-                if _is_silent(value):
-                    self.silent[id(value)] = (value, f"{obj.__name__}.{attribute}", rule)
+            prefix = obj.__name__ + "."
+            modules = [obj] + [m for name, m in list(sys.modules.items())
+                               if name.startswith(prefix) and isinstance(m, types.ModuleType)]
+            for module in modules:  # the package and its submodules imported so far
+                for attribute, value in list(vars(module).items()):
+                    if (_is_silent(value) and id(value) not in self.silent  # the public name first
+                            and _defined_in(value, obj.__name__)):
+                        self.silent[id(value)] = (value, f"{module.__name__}.{attribute}", rule)
             path = getattr(obj, "__file__", None)
             if path:
                 base = os.path.dirname(path) + os.sep if os.path.basename(path) == "__init__.py" else path
@@ -234,8 +239,21 @@ class ForbiddenSet:
         return None
 
 
+def _defined_in(obj, package: str) -> bool:
+    """Whether a silent routine belongs to ``package`` (not, say, NumPy's ``exp`` imported by one
+    of its modules); routines that do not tell where they come from count as the package's."""
+    home = getattr(obj, "__module__", None)
+    return not isinstance(home, str) or home == package or home.startswith(package + ".")
+
+
+_SILENT_TYPES = ("cython_function_or_method", "fused_cython_function")
+
+
 def _is_silent(obj) -> bool:
-    """Callables whose calls make no profile event: NumPy's universal functions."""
+    """Callables whose calls make no profile event: NumPy's universal functions and compiled
+    Cython functions (pycocotools, scikit-image...)."""
+    if type(obj).__name__ in _SILENT_TYPES:
+        return True
     try:
         import numpy
 
