@@ -50,7 +50,7 @@ book: $(STAMP) $(MATHJAX)
 	@echo "The book is in _build/html/index.html"
 
 test: $(STAMP) $(MATHJAX)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

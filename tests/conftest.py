@@ -13,18 +13,9 @@ def pytest_report_header(config):
     return f"cnncourse assignments: {', '.join(ASSIGNMENTS)}"
 
 
-# `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). Each module whose
-# tests share one expensive session fixture (the built book, the class run of every assignment,
-# the red-team class) runs on a single worker, so the fixture is made once; the book build, which
-# executes one chapter at a time, then overlaps with the grading and the unit tests.
-_GROUPS = {"test_book.py": "book", "test_site.py": "book", "test_exercises.py": "exercises",
-           "test_grading_class.py": "red-team"}
-
-
-def pytest_collection_modifyitems(config, items):
-    import pytest
-
-    for item in items:
-        group = _GROUPS.get(item.path.name)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+# `make test` runs the suite on two workers (pytest-xdist, --dist loadfile): every test file runs
+# on one worker, so the expensive session fixture of a file (the built book in test_book.py, the
+# class run of every assignment in test_exercises.py, the red-team class in
+# test_grading_class.py) is made once, and the book build, which executes one chapter at a time,
+# overlaps with the grading and the unit tests. (--dist loadgroup would be finer, but with pytest 9.2
+# and xdist 3.8 its groups were not applied: the group never reached the test ids.)
