@@ -236,6 +236,17 @@ def test_the_sandbox_hides_the_course_and_binds_back_only_python_and_the_package
     assert "solutions" not in text and "gradebook" not in text
 
 
+def test_an_environment_under_tmp_is_bound_back_into_the_empty_tmp(tmp_path, monkeypatch):
+    environment = tmp_path / "clone" / ".venv"  # e.g. a fresh clone under /tmp: the sandbox's /tmp is empty
+    (environment / "bin").mkdir(parents=True)
+    monkeypatch.setattr(sys, "prefix", str(environment))
+    command = bwrap_command(["python"], str(tmp_path / "w"), str(tmp_path / "r"), str(tmp_path / "course"),
+                            Limits(memory_bytes=2 ** 30, cpu_seconds=60))
+    text = " ".join(command)
+    assert f"--ro-bind {environment.resolve()} {environment.resolve()}" in text
+    assert text.index("--tmpfs /tmp ") < text.index(f"--ro-bind {environment.resolve()}")
+
+
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (.ci/run installs it)")
 def test_sandboxed_code_cannot_see_the_course_write_or_reach_the_network(tmp_path):
     work, run = tmp_path / "work", tmp_path / "run"

@@ -86,8 +86,11 @@ def bwrap_command(command: list[str], workdir: str, rundir: str, course_root: st
     for folder in sorted(hidden, key=lambda p: len(p.parts)):
         if not any(_under(folder, other) and folder != other for other in hidden):
             args += ["--tmpfs", str(folder)]
+    # /tmp, /var/tmp and /run are empty in the sandbox too: an environment or a checkout that
+    # lives there (a fresh clone under /tmp, say) is brought back like one inside the course.
+    masked = hidden | {Path(p).resolve() for p in ("/tmp", "/var/tmp", "/run")}
     for path in sorted(needed, key=lambda p: len(p.parts)):
-        if any(_under(path, folder) for folder in hidden) and not any(
+        if any(_under(path, folder) for folder in masked) and not any(
                 _under(path, other) and path != other for other in needed):
             args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", workdir, workdir, "--bind", rundir, rundir, "--chdir", workdir,
