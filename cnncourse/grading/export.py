@@ -79,13 +79,16 @@ class CourseExporter(ExportPlugin):
                     submission = gradebook.find_submission(assignment.name, student.id)
                 except MissingEntry:
                     submission = None
-                if submission is None:
-                    row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0,
-                               status="no submission", flags="")
-                elif outcome is not None and outcome.get("status") == "failed":
-                    row.update(timestamp=submission.timestamp or "", raw_score="", late_submission_penalty="",
+                if outcome is not None and outcome.get("status") == "failed":
+                    # Submitted but not gradable (it may never have reached the gradebook, as an
+                    # unreadable notebook does): flagged as failed, with no score, never as 0.
+                    stamp_of = submission.timestamp if submission is not None else ""
+                    row.update(timestamp=stamp_of or "", raw_score="", late_submission_penalty="",
                                score="", status=f"failed: {outcome.get('reason', '')}",
                                flags=" | ".join(outcome.get("flags", [])))
+                elif submission is None:
+                    row.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0,
+                               status="no submission", flags="")
                 else:
                     penalty = submission.late_submission_penalty or 0.0
                     faults = (outcome or {}).get("faults", [])
