@@ -367,6 +367,14 @@ def detect(model: nn.Module, images, batch_size: int = 64, **options) -> list:
     Returns:
         One dict per image (see :func:`decode_detections`).
     """
+    return decode_in_batches(model, images, batch_size, decode_detections, **options)
+
+
+@torch.no_grad()
+def decode_in_batches(model: nn.Module, images, batch_size: int, decode, **options) -> list:
+    """Run a dense-prediction model in evaluation mode on ``images`` in batches and return
+    ``decode(outputs, stride, image_size, **options)`` of every batch, concatenated (the model's
+    training mode is restored afterwards)."""
     images = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images, np.float32))
     check_images(images, "images")
     batch_size = integer(batch_size, "batch_size", minimum=1)
@@ -377,7 +385,7 @@ def detect(model: nn.Module, images, batch_size: int = 64, **options) -> list:
     try:
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size].to(device)
-            results += decode_detections(model(batch), model.stride, tuple(batch.shape[-2:]), **options)
+            results += decode(model(batch), model.stride, tuple(batch.shape[-2:]), **options)
     finally:
         model.train(was_training)
     return results

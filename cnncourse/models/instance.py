@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from cnncourse._checks import int_tuple, integer, real
 from cnncourse.metrics import mean_average_precision
-from cnncourse.models.detection import (HEAT_PRIOR, CenterNetLoss, _check_targets,
+from cnncourse.models.detection import (decode_in_batches, HEAT_PRIOR, CenterNetLoss, _check_targets,
                                         decode_detections, prediction_head)
 from cnncourse.models.segmentation import EncoderDecoder, check_images
 from cnncourse.registry import register_model
@@ -252,20 +252,7 @@ def decode_instances(outputs: dict, stride: int, image_size=None, mask_threshold
 def segment_instances(model: nn.Module, images, batch_size: int = 64, **options) -> list:
     """Run an :class:`InstanceSegmenter` in evaluation mode and decode its instances
     (:func:`decode_instances`; ``options`` go to it)."""
-    images = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images, np.float32))
-    check_images(images, "images")
-    batch_size = integer(batch_size, "batch_size", minimum=1)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    results = []
-    try:
-        for start in range(0, len(images), batch_size):
-            batch = images[start:start + batch_size].to(device)
-            results += decode_instances(model(batch), model.stride, tuple(batch.shape[-2:]), **options)
-    finally:
-        model.train(was_training)
-    return results
+    return decode_in_batches(model, images, batch_size, decode_instances, **options)
 
 
 def evaluate_instances(model: nn.Module, dataset, batch_size: int = 64, **options) -> dict:
