@@ -90,26 +90,48 @@ def _last_error(output: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------- release
+def _generate(root: Path, assignment: str, staging: Path) -> str:
+    """``nbgrader generate_assignment`` into ``staging`` (and the gradebook), in this process: a
+    subprocess per assignment would import nbgrader again each time. Returns nbgrader's error
+    ("" on success)."""
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+
+    config = _course_config(root)
+    config.CourseDirectory.assignment_id = assignment
+    config.CourseDirectory.release_directory = str(staging)
+    config.GenerateAssignment.force = True
+    collect = _Collect()
+    try:
+        converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
+        converter.log.addHandler(collect)
+        converter.log.setLevel(logging.WARNING)
+        converter.start()
+    except BaseException as error:  # nbgrader raises once it has logged why it refused
+        return _failure_reason(collect.messages, error)
+    if not (staging / assignment).is_dir():
+        return "nbgrader wrote no released folder"
+    return ""
+
+
 def release(root: Path, assignments: list[str]) -> int:
     """Generate each assignment into a temporary folder; swap it in only on success."""
     failed = 0
     for assignment in assignments:
         staging = Path(tempfile.mkdtemp(prefix=".release-", dir=root))
         try:
-            done = nbgrader_command(root, "generate_assignment", assignment, "--force",
-                                    f"--CourseDirectory.release_directory={staging}")
-            produced = staging / assignment
-            if done.returncode != 0 or not produced.is_dir():
+            error = _generate(root, assignment, staging)
+            if error:
                 failed += 1
                 print(f"release {assignment}: REFUSED by nbgrader, exercises/{assignment} is unchanged\n"
-                      f"  {_last_error(done.stdout + done.stderr)}")
+                      f"  {error}")
                 continue
             target = root / "exercises" / assignment
             target.parent.mkdir(exist_ok=True)
             backup = staging / "previous"
             if target.exists():
                 target.rename(backup)
-            produced.rename(target)
+            (staging / assignment).rename(target)
             print(f"release {assignment}: exercises/{assignment} regenerated")
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -128,23 +150,27 @@ def ensure_in_gradebook(root: Path, assignment: str) -> None:
             pass
     staging = Path(tempfile.mkdtemp(prefix=".release-", dir=root))
     try:
-        done = nbgrader_command(root, "generate_assignment", assignment, "--force",
-                                f"--CourseDirectory.release_directory={staging}")
-        if done.returncode != 0:
-            raise InstructorError(f"nbgrader could not add {assignment} to the gradebook: "
-                                  f"{_last_error(done.stdout + done.stderr)}")
+        error = _generate(root, assignment, staging)
+        if error:
+            raise InstructorError(f"nbgrader could not add {assignment} to the gradebook: {error}")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------- grading
-def _config(root: Path, assignment: str, student: str, sandbox: bool, threads: int):
+def _course_config(root: Path):
+    """The course's nbgrader_config.py, as nbgrader's own commands would load it from ``root``."""
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
 
     config = Config()
     config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config())
     config.CourseDirectory.root = str(root)
+    return config
+
+
+def _config(root: Path, assignment: str, student: str, sandbox: bool, threads: int):
+    config = _course_config(root)
     config.CourseDirectory.assignment_id = assignment
     config.CourseDirectory.student_id = student
     # Several workers share the gradebook: wait for SQLite's write lock instead of failing.
