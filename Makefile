@@ -49,7 +49,10 @@ book: $(STAMP) $(MATHJAX)
 	$(BIN)/jupyter-book build .
 	@echo "The book is in _build/html/index.html"
 
+# The package is byte-compiled first: every grading kernel and every chapter imports it, and where
+# PYTHONDONTWRITEBYTECODE is set (as in some CI images) Python would compile it again each time.
 test: $(STAMP) $(MATHJAX)
+	$(BIN)/python -m compileall -q cnncourse
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 test-fast: $(STAMP)

@@ -85,6 +85,7 @@ class Browser:
                                     flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.command(f"{domain}.enable", session=True)
+        self.main_frame = self.command("Page.getFrameTree", session=True)["frameTree"]["frame"]["id"]
 
     # --- protocol ---------------------------------------------------------------------------
 
@@ -140,12 +141,25 @@ class Browser:
         """Load a page, wait for its load event and for MathJax to finish typesetting."""
         self.events.clear()
         self.command("Page.navigate", session=True, url=url)
-        if not self.wait_for_event("Page.loadEventFired", self.timeout):
-            raise TimeoutError(f"{url} did not finish loading")
-        self.evaluate("(window.MathJax && MathJax.startup && MathJax.startup.promise)"
-                      " ? MathJax.startup.promise.then(() => true) : true", await_promise=True)
-        time.sleep(settle)
-        self.wait_for_event("(none)", 0.05)  # collect the events that arrived meanwhile
+        for _ in range(5):  # a page that redirects (the site's index.html) loads twice
+            if not self.wait_for_event("Page.loadEventFired", self.timeout):
+                raise TimeoutError(f"{url} did not finish loading")
+            try:
+                self.evaluate("(window.MathJax && MathJax.startup && MathJax.startup.promise)"
+                              " ? MathJax.startup.promise.then(() => true) : true", await_promise=True)
+                time.sleep(settle)
+                self.wait_for_event("(none)", 0.05)  # collect the events that arrived meanwhile
+            except RuntimeError as error:
+                if "navigated" not in str(error):
+                    raise
+            loads = [i for i, event in enumerate(self.events) if event["method"] == "Page.loadEventFired"]
+            if not any(event["method"] == "Page.frameStartedLoading"
+                       and event.get("params", {}).get("frameId") == self.main_frame
+                       for event in self.events[loads[-1] + 1:]):
+                return
+            # The page moved on (a redirect): wait for the next page's load event.
+            self.events = [event for event in self.events if event["method"] != "Page.loadEventFired"]
+        raise RuntimeError(f"{url} kept navigating")
 
     def problems(self) -> list[str]:
         """Console errors, uncaught exceptions and failed requests since the last open().

@@ -1,12 +1,13 @@
 """Every nbgrader assignment: released copy in sync; reference full marks, stub zero; wrong answers
 lose exactly their cells; correct-but-different answers full marks. All graded in one class run
-(sandboxed, in parallel) of a throw-away course."""
+(sandboxed, in parallel) of a throw-away course, the cases grouped into fewer submissions where
+no check is lost (tests/exercise_cases/__init__.py)."""
 
 import json
 
 import pytest
 
-from exercise_cases import CORRECT, WRONG
+from exercise_cases import CORRECT, WRONG, combine, pack_correct, pack_wrong, student_name
 from nbgrader_course import (ASSIGNMENTS, REPO, answered, grade_class, make_course, nbgrader_meta,
                              notebooks, solution_sources, submit)
 
@@ -19,6 +20,30 @@ def test_assignments_exist():
         assert assignment in WRONG, f"{assignment} has no wrong-answer cases in tests/exercise_cases"
         assert WRONG[assignment], f"{assignment}: no wrong-answer case"
         assert CORRECT[assignment], f"{assignment}: no correct-but-different case"
+
+
+def submissions(assignment: str) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """The class run's students for the cases of one assignment: ``{"wrong": [(student, cases)],
+    "correct": [...]}`` (cases grouped as tests/exercise_cases explains)."""
+    answers, order = {}, {}
+    for nb in notebooks(REPO / "solutions" / assignment).values():
+        answers.update(solution_sources(nb))
+        for cell in nb.cells:
+            if nbgrader_meta(cell).get("grade_id"):
+                order.setdefault(nbgrader_meta(cell)["grade_id"], len(order))
+    groups = {"wrong": pack_wrong(WRONG[assignment], answers, order),
+              "correct": pack_correct(CORRECT[assignment], answers)}
+    return {kind: [(student_name(kind, names), names) for names in packed] for kind, packed in groups.items()}
+
+
+@each_assignment
+def test_every_case_is_graded_once_and_a_shared_submission_keeps_each_check(assignment):
+    for kind, cases in (("wrong", WRONG), ("correct", CORRECT)):
+        packed = [name for _, names in submissions(assignment)[kind] for name in names]
+        assert sorted(packed) == sorted(cases[assignment]), f"{kind} cases lost or repeated: {packed}"
+    for _, names in submissions(assignment)["wrong"]:
+        lost = [WRONG[assignment][name].lost for name in names]
+        assert len(names) <= 2 and (len(names) == 1 or not lost[0] & lost[1]), names
 
 
 @pytest.fixture(scope="session")
@@ -38,9 +63,10 @@ def graded(course):
                {name: answered(nb, answers[name]) for name, nb in release.items()})
         submit(course, assignment, "stub", dict(release))
         for kind, cases in (("wrong", WRONG), ("correct", CORRECT)):
-            for student, case in cases.get(assignment, {}).items():
-                submit(course, assignment, f"{kind}-{student}",
-                       {name: answered(nb, case.edit(answers[name])) for name, nb in release.items()})
+            for student, names in submissions(assignment)[kind]:
+                edit = combine(*(cases[assignment][name].edit for name in names))
+                submit(course, assignment, student,
+                       {name: answered(nb, edit(answers[name])) for name, nb in release.items()})
     return grade_class(course, ASSIGNMENTS)
 
 
@@ -110,18 +136,20 @@ def test_released_stub_scores_zero(assignment, graded):
 @pytest.mark.slow
 @each_assignment
 def test_wrong_answers_lose_exactly_their_cells(assignment, graded):
-    for student, case in WRONG[assignment].items():
-        result = graded[(assignment, f"wrong-{student}")]
-        assert result.status == "graded", f"{student}: {result.reason}"
-        assert result.lost() == set(case.lost), (
-            f"{student} ({case.why}): lost {sorted(result.lost())}, expected {sorted(case.lost)}")
+    for student, names in submissions(assignment)["wrong"]:
+        result = graded[(assignment, student)]
+        expected = set().union(*(WRONG[assignment][name].lost for name in names))
+        why = " + ".join(f"{name} ({WRONG[assignment][name].why})" for name in names)
+        assert result.status == "graded", f"{why}: {result.reason}"
+        assert result.lost() == expected, f"{why}: lost {sorted(result.lost())}, expected {sorted(expected)}"
 
 
 @pytest.mark.slow
 @each_assignment
 def test_correct_but_different_answers_score_full_marks(assignment, graded):
-    for student in CORRECT[assignment]:
-        result = graded[(assignment, f"correct-{student}")]
-        assert result.status == "graded", f"{student}: {result.reason}"
-        assert result.score == result.max_score, f"{student} lost {sorted(result.lost())}"
-        assert not result.flags, f"{student} was flagged: {result.flags}"
+    for student, names in submissions(assignment)["correct"]:
+        result = graded[(assignment, student)]
+        who = " + ".join(names)
+        assert result.status == "graded", f"{who}: {result.reason}"
+        assert result.score == result.max_score, f"{who} lost {sorted(result.lost())}"
+        assert not result.flags, f"{who} was flagged: {result.flags}"

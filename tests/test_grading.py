@@ -2,7 +2,6 @@
 sandbox command, and the instructor's commands on a course folder."""
 
 import importlib
-import os
 import shutil
 import subprocess
 import sys
@@ -147,7 +146,7 @@ CHECK = Checker("01-convolution", forbidden=["numpy.pad", "scipy.signal", "cnnco
                 references="cnncourse.grading.references.convolution")
 
 
-def pad_image(image, v, boundary="fill"):  # a correct student function
+def pad2d(image, v, boundary="fill"):  # a correct student function
     image = np.asarray(image, dtype=float)
     out = np.zeros((image.shape[0] + 2 * v, image.shape[1] + 2 * v))
     out[v:v + image.shape[0], v:v + image.shape[1]] = image
@@ -165,7 +164,7 @@ def convolve2d_valid(image, kernel):  # a wrong student function: no flip
 
 
 def convolve2d_same(image, kernel, boundary="fill"):  # correct, but calls the wrong helper
-    return convolve2d_valid(pad_image(image, kernel.shape[0] // 2, boundary), kernel)
+    return convolve2d_valid(pad2d(image, kernel.shape[0] // 2, boundary), kernel)
 
 
 def test_a_later_task_is_graded_with_the_reference_for_a_wrong_earlier_function():
@@ -186,19 +185,19 @@ def test_the_checker_names_the_task_the_routine_and_a_changed_input():
 
     def changes_input(image, v, boundary="fill"):
         image[0, 0] = 7.0
-        return pad_image(image, v)
+        return pad2d(image, v)
 
-    with pytest.raises(CheckFailure, match=r"pad_image: uses_pad\(.*\) called numpy.pad .* forbids"):
-        CHECK.call("pad_image", uses_pad, np.ones((2, 2)), 1)
+    with pytest.raises(CheckFailure, match=r"pad2d: uses_pad\(.*\) called numpy.pad .* forbids"):
+        CHECK.call("pad2d", uses_pad, np.ones((2, 2)), 1)
     with pytest.raises(CheckFailure, match="changed its input `image`"):
-        CHECK.call("pad_image", changes_input, np.ones((2, 2)), 1)
+        CHECK.call("pad2d", changes_input, np.ones((2, 2)), 1)
     with pytest.raises(CheckFailure, match="expected a function, got int"):
-        CHECK.call("pad_image", 3, np.ones((2, 2)), 1)
+        CHECK.call("pad2d", 3, np.ones((2, 2)), 1)
     with pytest.raises(CheckFailure, match=r"raised IndexError"):
-        CHECK.call("pad_image", lambda image, v: image[9], np.ones((2, 2)), 1)
-    CHECK.raises("pad_image", ValueError, lambda *a: int("x"), 1)
+        CHECK.call("pad2d", lambda image, v: image[9], np.ones((2, 2)), 1)
+    CHECK.raises("pad2d", ValueError, lambda *a: int("x"), 1)
     with pytest.raises(CheckFailure, match="expected ValueError, but nothing was raised"):
-        CHECK.raises("pad_image", ValueError, pad_image, np.ones((2, 2)), 1)
+        CHECK.raises("pad2d", ValueError, pad2d, np.ones((2, 2)), 1)
     assert "numpy.pad" in CHECK.rules()
     with pytest.raises(TypeError, match="forbidden must be a list"):
         Checker("x", forbidden="numpy.pad")
@@ -307,7 +306,7 @@ def test_a_changed_input_is_put_back_and_an_integer_stays_an_integer():
         return x
 
     with pytest.raises(CheckFailure, match="changed its input"):
-        CHECK.call("pad_image", clobbers, data)
+        CHECK.call("pad2d", clobbers, data)
     np.testing.assert_array_equal(data, np.arange(4.0))
     assert not same_values(3.0, 3) and same_values(np.int64(3), 3)
     assert same_values(np.float32(1 / 3), 1 / 3)  # compared at the coarser precision
@@ -327,13 +326,13 @@ def test_the_checker_stops_a_function_at_its_first_forbidden_call():
         except Exception:
             pass
         ran_on.append("after the caught stop")
-        return pad_image(image, v)
+        return pad2d(image, v)
 
     with pytest.raises(CheckFailure, match=r"called numpy.pad"):
-        CHECK.call("pad_image", pads_then_trains, np.ones((2, 2)), 1)
+        CHECK.call("pad2d", pads_then_trains, np.ones((2, 2)), 1)
     assert ran_on == []
     with pytest.raises(CheckFailure, match=r"called numpy.pad"):  # catching the stop hides nothing
-        CHECK.call("pad_image", catches_the_stop, np.ones((2, 2)), 1)
+        CHECK.call("pad2d", catches_the_stop, np.ones((2, 2)), 1)
     assert sys.getprofile() is None
 
 
@@ -342,21 +341,21 @@ def test_a_forbidden_call_in_an_earlier_function_stops_only_that_function():
     exec(textwrap.dedent("""
         import numpy as np
 
-        def pad_image(image, v, boundary="fill"):
+        def pad2d(image, v, boundary="fill"):
             return np.pad(np.asarray(image, float), v)
 
         def convolve2d_same(image, kernel, boundary="fill"):
-            padded = pad_image(image, kernel.shape[0] // 2, boundary)
+            padded = pad2d(image, kernel.shape[0] // 2, boundary)
             out = np.zeros(image.shape)
             for i in range(image.shape[0]):
                 for j in range(image.shape[1]):
                     out[i, j] = np.sum(padded[i:i + 3, j:j + 3] * kernel[::-1, ::-1])
-            return np.pad(out, 0)  # still watched after the stand-in for pad_image ran
+            return np.pad(out, 0)  # still watched after the stand-in for pad2d ran
     """), student)
     image, kernel = np.random.default_rng(2).normal(size=(5, 5)), np.ones((3, 3))
     with pytest.raises(CheckFailure, match=r"convolve2d_same\(.*\) called numpy.pad"):
         CHECK.call("convolve2d_same", student["convolve2d_same"], image, kernel)
-    assert any("used the reference pad_image" in note for note in CHECK.notes)
+    assert any("used the reference pad2d" in note for note in CHECK.notes)
 
 
 def test_an_expected_nan_does_not_make_the_tolerance_exact():

@@ -70,10 +70,10 @@ def _cheats(course: Path, port: int) -> dict:
     after = lambda cell, code: (lambda answers: {**answers, cell: answers[cell] + "\n" + code})  # noqa: E731
     return {
         # cheats against the course and other students: blocked by the sandbox, flagged on review
-        "write-grader": (before("pad_image", "try:\n"
+        "write-grader": (before("pad2d", "try:\n"
                                 f"    open({str(package / 'grading' / 'checks.py')!r}, 'a').write('\\ncheck_array = lambda *a, **k: None\\n')\n"
                                 "except OSError:\n    pass"), {"flagged": True}),
-        "write-gradebook": (before("pad_image", "import sqlite3\ntry:\n"
+        "write-gradebook": (before("pad2d", "import sqlite3\ntry:\n"
                                    f"    db = sqlite3.connect({str(course / 'gradebook.db')!r})\n"
                                    "    db.execute('UPDATE grade SET manual_score = 0')\n    db.commit()\n"
                                    "except Exception:\n    pass"), {"flagged": True}),
@@ -116,7 +116,7 @@ def _cheats(course: Path, port: int) -> dict:
         "memory-bomb": (lambda answers: {**answers, "convolve2d_valid": "def convolve2d_valid(image, kernel):\n"
                                          "    hog = [np.ones(10**8) for _ in range(1000)]\n    return hog"},
                         {"lost": {"test_convolve2d_valid"}}),
-        "sys-exit": (after("pad_image", "import sys\nsys.exit('bye')"), {"full": True}),
+        "sys-exit": (after("pad2d", "import sys\nsys.exit('bye')"), {"full": True}),
         "os-exit": (after("convolve2d_same", "import os\nos._exit(3)"),
                     {"lost": {"test_convolve2d_same", "test_box_blur", "test_vertical_edges"}, "fault": True}),
         "segfault": (after("convolve2d_same", "import ctypes\nctypes.string_at(0)"),
@@ -142,7 +142,7 @@ def red_team(tmp_path_factory):
         if edit == "delete":
             nb = answered(release, answers)
             nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
-                        not in ("test_pad_image", "setup")]
+                        not in ("test_pad2d", "setup")]
             submit(course, A, student, {"convolution.ipynb": nb})
         elif isinstance(edit, str):
             submit(course, A, student, {"convolution.ipynb": edit})

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from cnncourse.bench import environment, format_table, measure
+from cnncourse.bench import environment, format_table
 from cnncourse.bench.conv import CONV_CASES, POOL_CASE, _best_of_rounds
 
 TARGET_RATIO = 2.0

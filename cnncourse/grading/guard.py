@@ -7,9 +7,9 @@ modules, the builtins, ``sys``'s hooks, and the IPython shell and kernel machine
 cell into executed code (input transformers, AST transformers, ``run_cell``, the execute
 handler, custom exception handlers). Each graded test cell is then wrapped by the grader:
 
-    guard.begin("test_pad_image", "<digest of the cell's source>")
+    guard.begin("test_pad2d", "<digest of the cell's source>")
     ... the test cell as written ...
-    guard.end("test_pad_image")
+    guard.end("test_pad2d")
 
 :func:`begin` checks that everything recorded is still the genuine object and that the code
 being executed is the cell's own source (an input transformer that rewrites or empties the cell

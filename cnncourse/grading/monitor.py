@@ -46,7 +46,7 @@ _MACHINERY = tuple(os.path.join(os.path.dirname(os.path.abspath(__file__)), name
 class Violation:
     routine: str      # the forbidden routine's name, e.g. "numpy.pad"
     rule: str         # the entry of the forbidden list it matched, e.g. "numpy.pad" or "scipy.signal"
-    where: str        # the student's line that led to it, e.g. "line 7 of the cell, in pad_image"
+    where: str        # the student's line that led to it, e.g. "line 7 of the cell, in pad2d"
 
 
 def _import(dotted: str):

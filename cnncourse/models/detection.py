@@ -54,7 +54,7 @@ from torch.nn import functional as F
 
 from cnncourse._checks import int_tuple, integer, real
 from cnncourse.metrics import decode_grid, encode_grid, gaussian_heatmaps, mean_average_precision, nms
-from cnncourse.models.segmentation import EncoderDecoder, check_images
+from cnncourse.models.segmentation import EncoderDecoder, run_in_batches
 from cnncourse.registry import register_model
 
 CHAPTER = "book/15-detection"
@@ -375,20 +375,8 @@ def decode_in_batches(model: nn.Module, images, batch_size: int, decode, **optio
     """Run a dense-prediction model in evaluation mode on ``images`` in batches and return
     ``decode(outputs, stride, image_size, **options)`` of every batch, concatenated (the model's
     training mode is restored afterwards)."""
-    images = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images, np.float32))
-    check_images(images, "images")
-    batch_size = integer(batch_size, "batch_size", minimum=1)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    results = []
-    try:
-        for start in range(0, len(images), batch_size):
-            batch = images[start:start + batch_size].to(device)
-            results += decode(model(batch), model.stride, tuple(batch.shape[-2:]), **options)
-    finally:
-        model.train(was_training)
-    return results
+    return run_in_batches(model, images, batch_size,
+                          lambda outputs, batch: decode(outputs, model.stride, tuple(batch.shape[-2:]), **options))
 
 
 def evaluate_detector(model: nn.Module, dataset, batch_size: int = 64, **options) -> dict:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -39,7 +38,7 @@ from cnncourse._checks import int_tuple, integer, real
 from cnncourse.metrics import mean_average_precision
 from cnncourse.models.detection import (decode_in_batches, HEAT_PRIOR, CenterNetLoss, _check_targets,
                                         decode_detections, prediction_head)
-from cnncourse.models.segmentation import EncoderDecoder, check_images
+from cnncourse.models.segmentation import EncoderDecoder
 from cnncourse.registry import register_model
 
 CHAPTER = "book/16-instance-segmentation"

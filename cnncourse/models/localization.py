@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from cnncourse._checks import int_tuple, integer, real
 from cnncourse.metrics import box_iou
-from cnncourse.models.segmentation import check_images
+from cnncourse.models.segmentation import check_images, run_in_batches
 from cnncourse.registry import register_model
 
 CHAPTER = "book/14-localization"
@@ -216,22 +216,10 @@ def class_accuracy(outputs, targets) -> float:
 def predict_localization(model: nn.Module, images, batch_size: int = 128):
     """Predicted classes ``(N,)`` int64, class probabilities ``(N, K)`` and boxes ``(N, 4)`` as
     shares of the image side (CPU tensors), in evaluation mode."""
-    images = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images, np.float32))
-    check_images(images, "images")
-    batch_size = integer(batch_size, "batch_size", minimum=1)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    probabilities, boxes = [], []
-    try:
-        for start in range(0, len(images), batch_size):
-            out = model(images[start:start + batch_size].to(device))
-            probabilities.append(out["logits"].float().softmax(dim=1).cpu())
-            boxes.append(out["box"].float().cpu())
-    finally:
-        model.train(was_training)
-    probabilities = torch.cat(probabilities)
-    return probabilities.argmax(dim=1), probabilities, torch.cat(boxes)
+    batches = run_in_batches(model, images, batch_size, lambda out, batch: [
+        (out["logits"].float().softmax(dim=1).cpu(), out["box"].float().cpu())])
+    probabilities = torch.cat([p for p, _ in batches])
+    return probabilities.argmax(dim=1), probabilities, torch.cat([b for _, b in batches])
 
 
 def evaluate_localization(model: nn.Module, dataset, batch_size: int = 128) -> dict:

@@ -39,7 +39,7 @@ from torch.nn import functional as F
 from cnncourse._checks import check_choice, int_tuple, integer, real
 from cnncourse.data.scenes import JOINTS
 from cnncourse.metrics import heatmap_peaks, pck
-from cnncourse.models.segmentation import EncoderDecoder, check_images
+from cnncourse.models.segmentation import EncoderDecoder, run_in_batches
 from cnncourse.registry import register_model
 
 CHAPTER = "book/17-pose"
@@ -196,22 +196,10 @@ def _parabola_vertex(flat, k, i, j, axis: int) -> torch.Tensor:
 def predict_pose(model: nn.Module, images, batch_size: int = 64, method: str = "quadratic"):
     """Joint positions ``(N, J, 2)`` in pixels and scores ``(N, J)`` predicted by a heat-map
     network (``model.stride``), in evaluation mode; see :func:`decode_heatmaps`."""
-    images = images if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images, np.float32))
-    check_images(images, "images")
-    batch_size = integer(batch_size, "batch_size", minimum=1)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    points, scores = [], []
-    try:
-        for start in range(0, len(images), batch_size):
-            maps = model(images[start:start + batch_size].to(device))
-            p, s = decode_heatmaps(maps, model.stride, method)
-            points.append(p)
-            scores.append(s)
-    finally:
-        model.train(was_training)
-    return torch.cat(points), torch.cat(scores)
+    method = check_choice(method, "method", DECODINGS)  # before any forward pass
+    batches = run_in_batches(model, images, batch_size,
+                             lambda maps, batch: [decode_heatmaps(maps, model.stride, method)])
+    return torch.cat([p for p, _ in batches]), torch.cat([s for _, s in batches])
 
 
 def evaluate_pose(model: nn.Module, dataset, batch_size: int = 64, method: str = "quadratic",

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cnncourse._checks import boolean, check_choice, int_tuple, integer
+from cnncourse._checks import check_choice, int_tuple, integer
 from cnncourse.registry import register_model
 
 CHAPTER = "book/13-segmentation"
@@ -260,17 +260,35 @@ def predict_segmentation(model: nn.Module, images, batch_size: int = 64) -> torc
         images: ``(N, 3, H, W)`` float tensor or array (moved to the model's device).
         batch_size: images per forward pass.
     """
+    return torch.cat(run_in_batches(model, images, batch_size, lambda scores, batch: [scores.argmax(1).cpu()]))
+
+
+@torch.no_grad()
+def run_in_batches(model: nn.Module, images, batch_size: int, step) -> list:
+    """Run ``model`` in evaluation mode on ``images``, ``batch_size`` at a time, and return the
+    concatenated lists ``step(outputs, batch)`` of every batch (``batch`` is on the model's device).
+    The model's training mode is restored afterwards. Every ``predict_*``, ``detect`` and
+    ``segment_instances`` of the use cases is this loop with its own ``step``.
+
+    Args:
+        model: a network on any device.
+        images: ``(N, C, H, W)`` float tensor or array.
+        batch_size: images per forward pass.
+        step: ``(outputs, batch) -> list`` of results for the batch.
+    """
     images = _as_images(images)
     batch_size = integer(batch_size, "batch_size", minimum=1)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    results = []
     try:
-        labels = [model(images[i:i + batch_size].to(device)).argmax(1).cpu()
-                  for i in range(0, len(images), batch_size)]
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size].to(device)
+            results += step(model(batch), batch)
     finally:
         model.train(was_training)
-    return torch.cat(labels)
+    return results
 
 
 def evaluate_segmentation(model: nn.Module, dataset, batch_size: int = 64) -> dict:

@@ -9,8 +9,8 @@ _CORRECT_VALID = "flipped = kernel[::-1, ::-1]"
 WRONG = {
     "no-flip": Case(replace("convolve2d_valid", _CORRECT_VALID, "flipped = kernel"),
                     frozenset({"test_convolve2d_valid"}), "cross-correlation instead of convolution"),
-    "zero-for-edge": Case(replace("pad_image", 'if boundary == "edge" and v > 0:', "if False:"),
-                          frozenset({"test_pad_image"}), "edge padding that pads zeros"),
+    "zero-for-edge": Case(replace("pad2d", 'if boundary == "edge" and v > 0:', "if False:"),
+                          frozenset({"test_pad2d"}), "edge padding that pads zeros"),
     "shape-off-by-one": Case(replace("valid_output_shape", "return (int(n1 - m1 + 1), int(n2 - m2 + 1))",
                                      "return (int(n1 - m1), int(n2 - m2))"),
                              frozenset({"test_valid_output_shape"}), "the size formula without + 1"),
@@ -27,13 +27,13 @@ WRONG = {
         "    signal = importlib.import_module('scipy.' + 'signal')",
         "    return getattr(signal, 'convolve' + '2d')(np.asarray(image, float), np.asarray(kernel, float), 'valid')",
     ])), frozenset({"test_convolve2d_valid"}), "scipy reached through importlib and getattr"),
-    "getattr-pad": Case(substitute("pad_image", "\n".join([
-        "def pad_image(image, v, boundary='fill'):",
+    "getattr-pad": Case(substitute("pad2d", "\n".join([
+        "def pad2d(image, v, boundary='fill'):",
         "    if boundary not in ('fill', 'edge'):",
         "        raise ValueError(boundary)",
         "    routine = getattr(np, 'p' + 'ad')",
         "    return routine(np.asarray(image, float), v, mode='constant' if boundary == 'fill' else 'edge')",
-    ])), frozenset({"test_pad_image"}), "np.pad through getattr"),
+    ])), frozenset({"test_pad2d"}), "np.pad through getattr"),
     "course-reference": Case(substitute("convolve2d_valid", "\n".join([
         "import cnncourse.scratch",
         "",
@@ -54,9 +54,9 @@ WRONG = {
     "flips-its-input": Case(replace("convolve2d_valid", "    flipped = kernel[::-1, ::-1]",
                                     "    kernel[...] = kernel[::-1, ::-1].copy()\n    flipped = kernel"),
                             frozenset({"test_convolve2d_valid"}), "flips the caller's kernel in place"),
-    "integer-padding": Case(replace("pad_image", "padded = np.zeros((n1 + 2 * v, n2 + 2 * v))",
+    "integer-padding": Case(replace("pad2d", "padded = np.zeros((n1 + 2 * v, n2 + 2 * v))",
                                     "padded = np.zeros((n1 + 2 * v, n2 + 2 * v), dtype=int)"),
-                            frozenset({"test_pad_image"}), "an integer array where floats are asked"),
+                            frozenset({"test_pad2d"}), "an integer array where floats are asked"),
     "accepts-even-kernels": Case(replace("convolve2d_same", "if m1 != m2 or m1 % 2 == 0:", "if False:"),
                                  frozenset({"test_convolve2d_same"}), "no ValueError for an even kernel"),
 }
@@ -73,7 +73,7 @@ CORRECT = {
     ]))),
     "float32": Case(lambda answers: {
         **answers,
-        "pad_image": answers["pad_image"].replace("np.asarray(image, dtype=float)", "np.asarray(image, dtype=np.float32)")
+        "pad2d": answers["pad2d"].replace("np.asarray(image, dtype=float)", "np.asarray(image, dtype=np.float32)")
                                          .replace("np.zeros((n1 + 2 * v, n2 + 2 * v))", "np.zeros((n1 + 2 * v, n2 + 2 * v), dtype=np.float32)"),
         "convolve2d_valid": answers["convolve2d_valid"].replace("dtype=float", "dtype=np.float32")
                                                        .replace("np.zeros((rows, cols))", "np.zeros((rows, cols), dtype=np.float32)"),

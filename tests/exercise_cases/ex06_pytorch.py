@@ -38,24 +38,24 @@ WRONG = {
     "no-channel-check": Case(
         replace("conv2d_unfold", "raise ValueError(f\"x has {c} channels but w has {c_w}\")", "pass"),
         frozenset({"test_conv2d_unfold"}), "no ValueError for a channel mismatch"),
-    # 2. Conv2dUnfold
+    # 2. Conv2dFunction
     "backward-without-db": Case(
-        replace("Conv2dUnfold", _DB, "db = None"),
-        frozenset({"test_Conv2dUnfold_parameter_gradients"}), "the bias gets no gradient"),
+        replace("Conv2dFunction", _DB, "db = None"),
+        frozenset({"test_Conv2dFunction_parameter_gradients"}), "the bias gets no gradient"),
     "fold-without-padding": Case(
-        replace("Conv2dUnfold", _FOLD, "dx = F.fold(dcols, (h, width), (kh, kw), stride=ctx.stride)"),
-        frozenset({"test_Conv2dUnfold_input_gradient", "test_Conv2dUnfold_parameter_gradients"}),
+        replace("Conv2dFunction", _FOLD, "dx = F.fold(dcols, (h, width), (kh, kw), stride=ctx.stride)"),
+        frozenset({"test_Conv2dFunction_input_gradient", "test_Conv2dFunction_parameter_gradients"}),
         "the columns' gradient folded without the padding: backward raises, so both of its cells fail"),
     "dx-with-flipped-kernel": Case(
-        replace("Conv2dUnfold", "dcols = w.reshape(f, -1).t() @ delta",
+        replace("Conv2dFunction", "dcols = w.reshape(f, -1).t() @ delta",
                 "dcols = w.flip(2, 3).reshape(f, -1).t() @ delta"),
-        frozenset({"test_Conv2dUnfold_input_gradient"}),
+        frozenset({"test_Conv2dFunction_input_gradient"}),
         "the kernel flipped for the input gradient (the columns' view needs no flip)"),
     "dw-averaged-over-the-batch": Case(
-        replace("Conv2dUnfold", _DW, "dw = (delta @ cols.transpose(1, 2)).mean(dim=0).reshape(w.shape)"),
-        frozenset({"test_Conv2dUnfold_parameter_gradients"}), "the weights' gradient divided by N"),
+        replace("Conv2dFunction", _DW, "dw = (delta @ cols.transpose(1, 2)).mean(dim=0).reshape(w.shape)"),
+        frozenset({"test_Conv2dFunction_parameter_gradients"}), "the weights' gradient divided by N"),
     "backward-by-autograd": Case(
-        replace("Conv2dUnfold", "        x, w = ctx.saved_tensors\n", "\n".join([
+        replace("Conv2dFunction", "        x, w = ctx.saved_tensors\n", "\n".join([
             "        x, w = ctx.saved_tensors",
             "        with torch.enable_grad():",
             "            xa, wa = x.detach().requires_grad_(), w.detach().requires_grad_()",
@@ -64,13 +64,13 @@ WRONG = {
             "            gx, gw, gb = torch.autograd.grad(out, (xa, wa, ba), dout)",
             "        return gx, gw, (gb if ctx.has_bias else None), None, None",
             ""])),
-        frozenset({"test_Conv2dUnfold_input_gradient", "test_Conv2dUnfold_parameter_gradients"}),
+        frozenset({"test_Conv2dFunction_input_gradient", "test_Conv2dFunction_parameter_gradients"}),
         "the backward pass left to autograd"),
     "backward-with-torch-nn-grad": Case(
-        replace("Conv2dUnfold", _FOLD, "\n".join([
+        replace("Conv2dFunction", _FOLD, "\n".join([
             "import torch.nn.grad as ng",
             "        dx = ng.conv2d_input(x.shape, w, dout, stride=ctx.stride, padding=ctx.padding)"])),
-        frozenset({"test_Conv2dUnfold_input_gradient", "test_Conv2dUnfold_parameter_gradients"}),
+        frozenset({"test_Conv2dFunction_input_gradient", "test_Conv2dFunction_parameter_gradients"}),
         "torch.nn.grad.conv2d_input under an alias: every call of backward is caught"),
     # 3. training
     "train-too-little": Case(
@@ -112,8 +112,8 @@ _EINSUM_FORWARD = substitute("conv2d_unfold", "\n".join([
     "    return out.reshape(n, f, (h + 2 * p[0] - kh) // s[0] + 1, (width + 2 * p[1] - kw) // s[1] + 1)",
 ]))
 _EINSUM_BACKWARD = combine(
-    replace("Conv2dUnfold", _DW, "dw = torch.einsum('nfl,nkl->fk', delta, cols).reshape(w.shape)"),
-    replace("Conv2dUnfold", "dcols = w.reshape(f, -1).t() @ delta",
+    replace("Conv2dFunction", _DW, "dw = torch.einsum('nfl,nkl->fk', delta, cols).reshape(w.shape)"),
+    replace("Conv2dFunction", "dcols = w.reshape(f, -1).t() @ delta",
             "dcols = torch.einsum('fk,nfl->nkl', w.reshape(f, -1), delta)"),
 )
 
@@ -145,8 +145,8 @@ _STRIDED = "\n".join([
     "        out = out + b.view(1, f, 1)",
     "    return out.view(n, f, ho, wo)",
 ])
-_STRIDED_BACKWARD = substitute("Conv2dUnfold", "\n".join([
-    "class Conv2dUnfold(torch.autograd.Function):",
+_STRIDED_BACKWARD = substitute("Conv2dFunction", "\n".join([
+    "class Conv2dFunction(torch.autograd.Function):",
     "    @staticmethod",
     "    def forward(ctx, x, w, b, stride=1, padding=0):",
     "        ctx.save_for_backward(x, w)",
@@ -183,7 +183,7 @@ CORRECT = {
         replace("conv2d_unfold", "    n, c, h, width = x.shape\n",
                 "    x, w = x.double(), w.double()\n    b = None if b is None else b.double()\n"
                 "    n, c, h, width = x.shape\n"),
-        replace("Conv2dUnfold", "        x, w = ctx.saved_tensors\n",
+        replace("Conv2dFunction", "        x, w = ctx.saved_tensors\n",
                 "        x, w = (t.double() for t in ctx.saved_tensors)\n        dout = dout.double()\n"),
         replace("train_digits", "    history = fit(model, (x_train, y_train), config=config)",
                 "    model = model.double()\n"

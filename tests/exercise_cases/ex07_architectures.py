@@ -44,44 +44,44 @@ WRONG = {
         "",
         "count_parameters = importlib.import_module('cnncourse.models.profile').count_parameters",
     ])), frozenset({"test_count_parameters"}), "the course's function itself under the task's name"),
-    # 2-3. ResidualBlock
+    # 2-3. BasicBlock
     "relu-before-addition": Case(
-        combine(replace("ResidualBlock", _RESIDUAL_MAIN, "        out = torch.relu(self.bn2(self.conv2(out)))"),
-                replace("ResidualBlock", _RESIDUAL_RETURN, "        return out + self.shortcut(x)")),
+        combine(replace("BasicBlock", _RESIDUAL_MAIN, "        out = torch.relu(self.bn2(self.conv2(out)))"),
+                replace("BasicBlock", _RESIDUAL_RETURN, "        return out + self.shortcut(x)")),
         frozenset({"test_residual_identity"}), "ReLU before the addition instead of after it"),
     "no-relu-after-addition": Case(
-        replace("ResidualBlock", _RESIDUAL_RETURN, "        return out + self.shortcut(x)"),
+        replace("BasicBlock", _RESIDUAL_RETURN, "        return out + self.shortcut(x)"),
         frozenset({"test_residual_identity"}), "no ReLU after the addition"),
     "missing-projection": Case(
-        replace("ResidualBlock", _IDENTITY + _PROJECTION, "        self.shortcut = nn.Identity()"),
+        replace("BasicBlock", _IDENTITY + _PROJECTION, "        self.shortcut = nn.Identity()"),
         frozenset({"test_residual_projection"}), "identity shortcut even where the shape changes"),
     "always-projection": Case(
-        replace("ResidualBlock", _IDENTITY + _PROJECTION, _PROJECTION.replace("            ", "        ", 1)),
+        replace("BasicBlock", _IDENTITY + _PROJECTION, _PROJECTION.replace("            ", "        ", 1)),
         frozenset({"test_residual_identity"}), "a projection where the identity is asked"),
     "stride-on-second-conv": Case(
-        combine(replace("ResidualBlock", "nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)",
+        combine(replace("BasicBlock", "nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)",
                         "nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)"),
-                replace("ResidualBlock", "nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)",
+                replace("BasicBlock", "nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)",
                         "nn.Conv2d(out_channels, out_channels, 3, stride=stride, padding=1, bias=False)")),
         frozenset({"test_residual_projection"}), "the main path strides in its second convolution"),
     "residual-with-biases": Case(
-        combine(replace("ResidualBlock", "nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)",
+        combine(replace("BasicBlock", "nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)",
                         "nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)"),
-                replace("ResidualBlock", "nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)",
+                replace("BasicBlock", "nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)",
                         "nn.Conv2d(out_channels, out_channels, 3, padding=1)")),
         frozenset({"test_residual_identity", "test_residual_projection"}), "convolutions with biases"),
     "residual-adds-into-input": Case(
-        replace("ResidualBlock", _RESIDUAL_RETURN,
+        replace("BasicBlock", _RESIDUAL_RETURN,
                 "        skip = self.shortcut(x)\n"
                 "        skip += out\n"
                 "        return torch.relu(skip)"),
         frozenset({"test_residual_identity"}), "adds in place into x itself when the shortcut is the identity"),
-    "residual-course-subclass": Case(substitute("ResidualBlock", "\n".join([
+    "residual-course-subclass": Case(substitute("BasicBlock", "\n".join([
         "import importlib",
         "",
         "_resnet = importlib.import_module('cnncourse.models.' + 'resnet')",
         "",
-        "class ResidualBlock(_resnet.BasicBlock):",
+        "class BasicBlock(_resnet.BasicBlock):",
         "    def __init__(self, in_channels, out_channels, stride=1):",
         "        super().__init__(in_channels, out_channels, stride, 'projection')",
     ])), frozenset({"test_residual_identity", "test_residual_projection"}),
@@ -130,10 +130,10 @@ WRONG = {
 CORRECT = {
     "counted-with-numpy": Case(replace("count_parameters", _COUNT,
                                        "return np.sum([np.prod(p.shape) for _, p in module.named_parameters()], dtype=np.int64)")),
-    "residual-as-sequential": Case(substitute("ResidualBlock", "\n".join([
+    "residual-as-sequential": Case(substitute("BasicBlock", "\n".join([
         "import torch.nn.functional as F",
         "",
-        "class ResidualBlock(nn.Module):",
+        "class BasicBlock(nn.Module):",
         "    def __init__(self, in_channels, out_channels, stride=1):",
         "        super().__init__()",
         "        self.residual = nn.Sequential(",

@@ -31,9 +31,9 @@ from cnncourse.grading import checks
 from cnncourse.models.densenet import DenseBlock as _DenseBlock
 from cnncourse.models.densenet import Transition
 from cnncourse.models.profile import count_parameters as _count_parameters
-from cnncourse.models.resnet import BasicBlock
+from cnncourse.models.resnet import BasicBlock as _BasicBlock
 
-__all__ = ["count_parameters", "ResidualBlock", "DenseBlock", "transition"]
+__all__ = ["count_parameters", "BasicBlock", "DenseBlock", "transition"]
 
 
 # --------------------------------------------------------------------------- the tasks
@@ -41,8 +41,8 @@ def count_parameters(module):
     return _count_parameters(module)
 
 
-class ResidualBlock(BasicBlock):
-    """The residual module with a projection shortcut where the shape changes."""
+class BasicBlock(_BasicBlock):
+    """The package's residual module with a projection shortcut where the shape changes."""
 
     def __init__(self, in_channels, out_channels, stride=1):
         super().__init__(in_channels, out_channels, stride, shortcut="projection")
@@ -289,7 +289,7 @@ def aligned_gradients(reference: nn.Module, student: nn.Module) -> list:
     return [(name, p.grad) for name, p in zip(reference_names, ordered)]
 
 
-def residual_variants(reference: ResidualBlock, x: torch.Tensor) -> dict:
+def residual_variants(reference: BasicBlock, x: torch.Tensor) -> dict:
     """Outputs of typical wrong residual blocks with the reference's weights, for hints."""
     block = copy.deepcopy(reference)
     with torch.no_grad():

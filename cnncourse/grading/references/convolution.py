@@ -2,9 +2,10 @@
 
 import numpy as np
 
-from cnncourse.scratch import conv_output_size, convolve2d, pad2d
+from cnncourse.scratch import conv_output_size, convolve2d
+from cnncourse.scratch import pad2d as _package_pad2d
 
-__all__ = ["valid_output_shape", "pad_image", "convolve2d_valid", "convolve2d_same", "box_blur",
+__all__ = ["valid_output_shape", "pad2d", "convolve2d_valid", "convolve2d_same", "box_blur",
            "vertical_edges"]
 
 EDGE_KERNEL = np.array([[1.0, 0.0, -1.0],
@@ -17,10 +18,10 @@ def valid_output_shape(image_shape, kernel_shape):
     return (conv_output_size(int(n1), int(m1)), conv_output_size(int(n2), int(m2)))
 
 
-def pad_image(image, v, boundary="fill"):
+def pad2d(image, v, boundary="fill"):
     if boundary not in ("fill", "edge"):
         raise ValueError(f"boundary must be 'fill' or 'edge', got {boundary!r}")
-    return pad2d(np.asarray(image, dtype=float), int(v), boundary=boundary)
+    return _package_pad2d(np.asarray(image, dtype=float), int(v), boundary=boundary)
 
 
 def convolve2d_valid(image, kernel):
@@ -33,7 +34,7 @@ def convolve2d_same(image, kernel, boundary="fill"):
     kernel = np.asarray(kernel)
     if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 == 0:
         raise ValueError(f"the kernel must be square with an odd size, got shape {kernel.shape}")
-    return convolve2d_valid(pad_image(image, kernel.shape[0] // 2, boundary), kernel)
+    return convolve2d_valid(pad2d(image, kernel.shape[0] // 2, boundary), kernel)
 
 
 def box_blur(image):

@@ -1,11 +1,11 @@
 """Exercise 06-pytorch: the reference of every task, built on cnncourse.nn and cnncourse.train.
 
 ``conv2d_unfold`` is the package's convolution (:func:`cnncourse.nn.functional.conv2d`, im2col and
-one matrix product); ``Conv2dUnfold`` runs it inside a :class:`torch.autograd.Function` whose
+one matrix product); ``Conv2dFunction`` runs it inside a :class:`torch.autograd.Function` whose
 backward pass is the package's hand-written one (:class:`cnncourse.nn.autograd.Conv2dFunction`),
 reached through the small graph that the forward pass keeps; ``train_digits`` trains a LeNet-style
 network whose convolutions run a given Function, with :func:`cnncourse.train.fit`. All three keep
-the dtype and the device of their inputs, so that the grader can train with ``Conv2dUnfold`` in
+the dtype and the device of their inputs, so that the grader can train with ``Conv2dFunction`` in
 place of a student's Function that has a mistake.
 """
 
@@ -15,15 +15,15 @@ from torch import nn
 from cnncourse.nn import functional as _functional
 from cnncourse.train import TrainConfig, fit
 
-__all__ = ["conv2d_unfold", "Conv2dUnfold", "train_digits"]
+__all__ = ["conv2d_unfold", "Conv2dFunction", "train_digits"]
 
 
 def conv2d_unfold(x, w, b=None, stride=1, padding=0):
     return _functional.conv2d(x, w, b, stride=stride, padding=padding)
 
 
-class Conv2dUnfold(torch.autograd.Function):
-    """``Conv2dUnfold.apply(x, w, b, stride, padding)``: the convolution with the package's
+class Conv2dFunction(torch.autograd.Function):
+    """``Conv2dFunction.apply(x, w, b, stride, padding)``: the convolution with the package's
     hand-written backward pass."""
 
     @staticmethod
@@ -45,7 +45,7 @@ class Conv2dUnfold(torch.autograd.Function):
 
 class _FunctionConv2d(nn.Module):
     """A convolutional layer (weight, bias; He initialisation) whose forward pass runs an autograd
-    Function with the signature of ``Conv2dUnfold``."""
+    Function with the signature of ``Conv2dFunction``."""
 
     def __init__(self, function, in_channels, out_channels, kernel_size, padding=0):
         super().__init__()
@@ -58,7 +58,7 @@ class _FunctionConv2d(nn.Module):
         return self.function.apply(x, self.weight, self.bias, 1, self.padding)
 
 
-def train_digits(x_train, y_train, function=Conv2dUnfold):
+def train_digits(x_train, y_train, function=Conv2dFunction):
     torch.manual_seed(0)
     model = nn.Sequential(
         _FunctionConv2d(function, 1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
