@@ -370,7 +370,6 @@ def detect(model: nn.Module, images, batch_size: int = 64, **options) -> list:
     return decode_in_batches(model, images, batch_size, decode_detections, **options)
 
 
-@torch.no_grad()
 def decode_in_batches(model: nn.Module, images, batch_size: int, decode, **options) -> list:
     """Run a dense-prediction model in evaluation mode on ``images`` in batches and return
     ``decode(outputs, stride, image_size, **options)`` of every batch, concatenated (the model's
